@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ class SimulationResult:
     split_summary: list[dict[str, Any]]
     wall_seconds: float
     node_updates: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    eval_seconds: float = 0.0
 
     @property
     def mean_accuracy(self) -> float:
@@ -80,6 +80,7 @@ class SimulationResult:
             "messages_sent": self.stats.get("messages_sent", 0),
             "node_updates": self.node_updates,
             "wall_seconds": self.wall_seconds,
+            "eval_seconds": self.eval_seconds,
             "node_accuracies": self.final_accuracies,
             "network": self.stats,
             "rejections": self.rejections,
@@ -148,6 +149,7 @@ class Simulation:
         )
         self.nodes = self._make_nodes(self.trainer.get_weights(), seeds[2])
         self.node_updates = 0
+        self.eval_seconds = 0.0
 
     def _topology(self) -> Topology:
         if self.settings.topology == "cyclon":
@@ -240,6 +242,7 @@ class Simulation:
             split_summary=self.split.summary(),
             wall_seconds=time.perf_counter() - start,
             node_updates=self.node_updates,
+            eval_seconds=self.eval_seconds,
         )
 
     def _wake(self, node: SimNode, round_index: int) -> None:
@@ -291,6 +294,7 @@ class Simulation:
                 self.network.set_online(node.aggregator.node_id, node.online)
 
     def _evaluate(self, round_number: int) -> dict[str, Any]:
+        started = time.perf_counter()
         accuracies = []
         losses = []
         for node in self.nodes:
@@ -299,7 +303,7 @@ class Simulation:
             accuracies.append(metrics["accuracy"])
             losses.append(metrics["loss"])
         stats = self.network.stats
-        return {
+        record = {
             "round": round_number,
             "time": self.network.clock.now,
             "mean_accuracy": float(np.mean(accuracies)),
@@ -312,6 +316,8 @@ class Simulation:
             "online": sum(n.online for n in self.nodes),
             "node_accuracies": accuracies,
         }
+        self.eval_seconds += time.perf_counter() - started
+        return record
 
 
 def consensus_distance(models: list[Weights]) -> float:
