@@ -83,8 +83,7 @@ def small(**overrides) -> SimulationSettings:
 
 
 def without_wall_time(result: dict) -> dict:
-    result = dict(result)
-    result.pop("wall_seconds")
+    result = {k: v for k, v in result.items() if not k.endswith("_seconds")}
     result["centralized"] = result["centralized"] and {
         k: v for k, v in result["centralized"].items() if k != "wall_seconds"
     }
