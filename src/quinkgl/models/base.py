@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,17 @@ class TrainingResult:
     samples: int
     duration: float
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def scheduled_learning_rate(
+    base: float, schedule: str, floor: float, index: int, total: int | None
+) -> float:
+    """The learning rate of round ``index`` (from 0) of ``total`` under ``schedule``:
+    "constant", or "cosine", which decays from ``base`` to ``floor * base`` by the last round."""
+    if schedule == "constant" or not total or total <= 1:
+        return base
+    progress = min(index, total - 1) / (total - 1)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def as_training_arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +167,25 @@ class ModelWrapper(ABC):
         check_compatible(self.get_weights(), given)
         check_finite(given)
         self._load_weights(given)
+
+    def reinitialize(self, seed: int) -> None:
+        """Redraw every non-constant floating tensor from ``seed``, keeping its scale.
+
+        Each tensor is drawn uniformly with the standard deviation it has now (the default
+        initialisers of PyTorch and Keras are uniform), and constant tensors (zero biases,
+        normalisation scales) stay as they are.  Nodes that call this with one seed hold the same
+        model, whichever process built it: gossip learning needs one shared starting point.
+        """
+        rng = np.random.default_rng(seed)
+        fresh: Weights = {}
+        for name, arr in self.get_weights().items():
+            std = float(arr.std()) if arr.dtype.kind == "f" and arr.size > 1 else 0.0
+            if std > 0:
+                bound = std * np.sqrt(3.0)
+                fresh[name] = rng.uniform(-bound, bound, size=arr.shape).astype(arr.dtype)
+            else:
+                fresh[name] = arr
+        self.set_weights(fresh)
 
     @property
     def fingerprint(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import numpy as np
 
 from quinkgl.aggregation import AggregatorSettings, FedAvg, ModelAggregator
 from quinkgl.data import FederatedDataSplitter, FederatedSplit
-from quinkgl.models.base import TrainingConfig, Weights
+from quinkgl.models.base import TrainingConfig, Weights, scheduled_learning_rate
 from quinkgl.models.pytorch import mix_seed
 from quinkgl.models.zoo import build_model
 from quinkgl.simulation.experiment import ExperimentData, load_experiment_data, train_centralized
@@ -262,14 +261,11 @@ class Simulation:
         self.node_updates += 1
 
     def learning_rate(self, round_index: int) -> float:
-        """The learning rate of a round under ``lr_schedule`` (cosine: from the set rate down
-        to ``lr_floor`` times it in the last round)."""
+        """The learning rate of a round under the settings' schedule."""
         s = self.settings
-        if s.lr_schedule == "constant" or s.rounds == 1:
-            return s.learning_rate
-        progress = min(round_index, s.rounds - 1) / (s.rounds - 1)
-        scale = s.lr_floor + (1 - s.lr_floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        return s.learning_rate * scale
+        return scheduled_learning_rate(
+            s.learning_rate, s.lr_schedule, s.lr_floor, round_index, s.rounds
+        )
 
     def _round_config(self, round_index: int) -> TrainingConfig:
         return replace(self.config, learning_rate=self.learning_rate(round_index))
