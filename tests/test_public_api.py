@@ -6,6 +6,7 @@ import sys
 import quinkgl
 
 SEED_NAMES = {
+    "GossipNode",
     "PyTorchModel",
     "TensorFlowModel",
     "TrainingConfig",
@@ -27,6 +28,7 @@ def test_public_names_are_pinned():
         "AggregatorSettings",
         "DatasetInfo",
         "ModelWrapper",
+        "NodeSettings",
         "QuinkGLError",
         "Simulation",
         "SimulationSettings",

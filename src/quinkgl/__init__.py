@@ -20,6 +20,7 @@ from quinkgl.models import (
     TrainingConfig,
     TrainingResult,
 )
+from quinkgl.node import GossipNode, NodeSettings
 from quinkgl.simulation import Simulation, SimulationSettings
 from quinkgl.topology import CyclonTopology, PeerInfo, RandomTopology, Topology
 
@@ -33,9 +34,11 @@ __all__ = [
     "DatasetLoader",
     "FedAvg",
     "FederatedDataSplitter",
+    "GossipNode",
     "ModelAggregator",
     "ModelUpdate",
     "ModelWrapper",
+    "NodeSettings",
     "PeerInfo",
     "PyTorchModel",
     "QuinkGLError",

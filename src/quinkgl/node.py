@@ -269,7 +269,7 @@ class GossipNode:
             self._send(agg.finish_round(self.model.get_weights(), time.time()))
             index += 1
             record: dict[str, Any] = {
-                "round": index,
+                "round": len(self.history) + 1,
                 "time": loop.time() - started,
                 "train_loss": result.loss,
                 "peers": len(self.transport.peers()),
@@ -282,7 +282,7 @@ class GossipNode:
             self.history.append(record)
             if on_round is not None:
                 on_round(record)
-            logger.info("%s round %d: %s", self.node_id, index, record)
+            logger.info("%s round %d: %s", self.node_id, record["round"], record)
             remaining = self.settings.gossip_interval - (loop.time() - round_start)
             if remaining > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -319,6 +319,14 @@ class GossipNode:
 
     # -- reporting ------------------------------------------------------------------------------
 
+    def _transport_stats(self) -> dict[str, int]:
+        stats = dict(getattr(self.transport, "stats", {}))
+        community = getattr(self.transport, "_community", None)
+        if community is not None:
+            stats.update(community.stats)
+            stats.update({f"transfer_{k}": v for k, v in self.transport.engine.stats.items()})
+        return stats
+
     def summary(self) -> dict[str, Any]:
         """Counters of this node: rounds, merges, refusals by reason, transport figures."""
         agg = self.aggregator
@@ -328,7 +336,7 @@ class GossipNode:
             "rounds": len(self.history),
             "aggregator": dict(agg.stats) if agg else {},
             "rejections": dict(agg.rejections) if agg else {},
-            "transport": dict(getattr(self.transport, "stats", {})),
+            "transport": self._transport_stats(),
         }
 
 

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.network
 async def open_mesh(count: int, domain: str = "conformance", **settings) -> list[IPv8Transport]:
     first = IPv8Transport(domain, IPv8Settings(**settings))
     await first.start()
-    rest = [IPv8Transport(domain, IPv8Settings(bootstrap=(first.address,), **settings)) for _ in range(count - 1)]
+    rest = [
+        IPv8Transport(domain, IPv8Settings(bootstrap=(first.address,), **settings))
+        for _ in range(count - 1)
+    ]
     for t in rest:
         await t.start()
     return [first, *rest]
@@ -71,7 +74,9 @@ def test_large_transfers_and_both_chunk_sizes():
         for chunk in (1200, 60_000):
             from quinkgl.transport.transfer import TransferSettings
 
-            a, b = await open_mesh(2, domain=f"big{chunk}", transfer=TransferSettings(chunk_size=chunk))
+            a, b = await open_mesh(
+                2, domain=f"big{chunk}", transfer=TransferSettings(chunk_size=chunk)
+            )
             await wait_for(lambda: a.peers() and b.peers())
             got: list[bytes] = []
             b.set_receiver(lambda s, d: got.append(d))

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from quinkgl import __version__
-from quinkgl.cli import simulate, train
+from quinkgl.cli import run, simulate, swarm, train
 from quinkgl.errors import QuinkGLError
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = (simulate, train)
+COMMANDS = (run, simulate, swarm, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from quinkgl.data import DatasetInfo, DatasetLoader, train_test_split
+from quinkgl.data import (
+    DatasetInfo,
+    DatasetLoader,
+    FederatedDataSplitter,
+    FederatedSplit,
+    train_test_split,
+)
+from quinkgl.errors import ConfigurationError
 from quinkgl.models.base import TrainingConfig
 from quinkgl.models.zoo import build_model
 
@@ -33,6 +40,30 @@ def load_experiment_data(dataset: str, test_fraction: float, seed: int) -> Exper
     data, info = loader.load(dataset)
     train, test = train_test_split(data, test_fraction, seed)
     return ExperimentData(train, test, info)
+
+
+def split_data(
+    train: tuple[np.ndarray, np.ndarray],
+    method: str,
+    nodes: int,
+    seed: int,
+    alpha: float = 0.5,
+    classes_per_node: int = 2,
+) -> FederatedSplit:
+    """Split ``train`` among ``nodes`` by ``method`` ("iid", "dirichlet", "shards", "quantity").
+
+    Every process of a real swarm calls this with the same arguments and takes its own part."""
+    splitter = FederatedDataSplitter(seed)
+    x, y = train
+    if method == "iid":
+        return splitter.create_iid_split(x, y, nodes)
+    if method == "dirichlet":
+        return splitter.create_dirichlet_split(x, y, nodes, alpha)
+    if method == "shards":
+        return splitter.create_shard_split(x, y, nodes, classes_per_node)
+    if method == "quantity":
+        return splitter.create_quantity_skew_split(x, y, nodes, alpha)
+    raise ConfigurationError(f"unknown split {method!r}; choose iid, dirichlet, shards or quantity")
 
 
 def train_centralized(

@@ -19,11 +19,15 @@ from typing import Any
 import numpy as np
 
 from quinkgl.aggregation import AggregatorSettings, FedAvg, ModelAggregator
-from quinkgl.data import FederatedDataSplitter, FederatedSplit
 from quinkgl.models.base import TrainingConfig, Weights, scheduled_learning_rate
 from quinkgl.models.pytorch import mix_seed
 from quinkgl.models.zoo import build_model
-from quinkgl.simulation.experiment import ExperimentData, load_experiment_data, train_centralized
+from quinkgl.simulation.experiment import (
+    ExperimentData,
+    load_experiment_data,
+    split_data,
+    train_centralized,
+)
 from quinkgl.simulation.settings import SimulationSettings
 from quinkgl.topology import CyclonTopology, PeerInfo, RandomTopology, Topology
 from quinkgl.transport import MemoryNetwork, MemoryTransport, NetworkSettings
@@ -89,20 +93,6 @@ class SimulationResult:
         }
 
 
-def make_split(
-    settings: SimulationSettings, train: tuple[np.ndarray, np.ndarray]
-) -> FederatedSplit:
-    splitter = FederatedDataSplitter(settings.seed)
-    x, y = train
-    if settings.split == "iid":
-        return splitter.create_iid_split(x, y, settings.nodes)
-    if settings.split == "dirichlet":
-        return splitter.create_dirichlet_split(x, y, settings.nodes, settings.alpha)
-    if settings.split == "shards":
-        return splitter.create_shard_split(x, y, settings.nodes, settings.classes_per_node)
-    return splitter.create_quantity_skew_split(x, y, settings.nodes, settings.alpha)
-
-
 class Simulation:
     """A seeded gossip learning run: ``Simulation(settings).run()``.
 
@@ -136,7 +126,14 @@ class Simulation:
             optimizer=settings.optimizer,
             seed=settings.seed,
         )
-        self.split = make_split(settings, self.data.train)
+        self.split = split_data(
+            self.data.train,
+            settings.split,
+            settings.nodes,
+            settings.seed,
+            alpha=settings.alpha,
+            classes_per_node=settings.classes_per_node,
+        )
         self.network = MemoryNetwork(
             NetworkSettings(
                 latency=settings.latency,

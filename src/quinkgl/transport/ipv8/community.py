@@ -231,9 +231,9 @@ class GossipCommunity(Community):
     # -- sending --------------------------------------------------------------------------------
 
     def send_datagram(self, address: Address, nonce: int, data: bytes) -> None:
-        self.endpoint.send(
-            address, self.ezr_pack(DatagramPayload.msg_id, DatagramPayload(nonce, data))
-        )
+        packet = self.ezr_pack(DatagramPayload.msg_id, DatagramPayload(nonce, data))
+        self.stats["bytes_sent"] += len(packet)
+        self.endpoint.send(address, packet)
 
     def send_transfer_message(self, address: Address, message: Any) -> None:
         prefix = self.get_prefix()
@@ -260,4 +260,5 @@ class GossipCommunity(Community):
             packet = self.ezr_pack(
                 DonePayload.msg_id, DonePayload(message.transfer_id, message.status)
             )
+        self.stats["bytes_sent"] += len(packet)
         self.endpoint.send(address, packet)
