@@ -58,6 +58,7 @@ class NodeSettings:
         compression: "none" or "zstd" for models on the wire.
         chunk_size: transfer chunk size (about 1,200 for the internet, up to 60,000 on a LAN).
         key_file: keep the node's identity across restarts.
+        peer_timeout: a peer silent this long is evicted and its transfers freed (seconds).
     """
 
     host: str = "127.0.0.1"
@@ -69,6 +70,7 @@ class NodeSettings:
     compression: str = "none"
     chunk_size: int = 1200
     key_file: str | None = None
+    peer_timeout: float = 15.0
 
     def __post_init__(self) -> None:
         if self.gossip_interval < 0:
@@ -146,6 +148,8 @@ class GossipNode:
                     bootstrap=self.bootstrap,
                     transfer=TransferSettings(chunk_size=self.settings.chunk_size),
                     key_file=self.settings.key_file,
+                    ping_after=self.settings.peer_timeout / 3,
+                    peer_timeout=self.settings.peer_timeout,
                 ),
             )
             await transport.start()

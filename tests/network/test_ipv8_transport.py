@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from quinkgl.errors import ConfigurationError
 from quinkgl.testing import TransportConformance
 from quinkgl.transport import Transport
 from quinkgl.transport.ipv8 import IPv8Settings, IPv8Transport, community_id_for, parse_address
-from quinkgl.errors import ConfigurationError
 
 pytestmark = pytest.mark.network
 
@@ -69,24 +69,22 @@ def test_two_domains_never_exchange_a_byte():
     asyncio.run(scenario())
 
 
-def test_large_transfers_and_both_chunk_sizes():
-    async def scenario() -> None:
-        for chunk in (1200, 60_000):
-            from quinkgl.transport.transfer import TransferSettings
+@pytest.mark.parametrize("chunk", [1200, 60_000])
+def test_large_transfers_at_both_chunk_sizes(chunk):
+    from quinkgl.transport.transfer import TransferSettings
 
-            a, b = await open_mesh(
-                2, domain=f"big{chunk}", transfer=TransferSettings(chunk_size=chunk)
-            )
-            await wait_for(lambda: a.peers() and b.peers())
-            got: list[bytes] = []
-            b.set_receiver(lambda s, d: got.append(d))
-            blob = bytes(range(256)) * 8000  # 2 MB
-            a.send(b.local_id, blob)
-            assert await wait_for(lambda: got, timeout=20)
-            assert got == [blob]
-            assert a.stats["transfers_ok"] == 1
-            await a.close()
-            await b.close()
+    async def scenario() -> None:
+        a, b = await open_mesh(2, domain=f"big{chunk}", transfer=TransferSettings(chunk_size=chunk))
+        await wait_for(lambda: a.peers() and b.peers())
+        got: list[bytes] = []
+        b.set_receiver(lambda s, d: got.append(d))
+        blob = bytes(range(256)) * 8000  # 2 MB
+        a.send(b.local_id, blob)
+        assert await wait_for(lambda: got, timeout=20)
+        assert got == [blob]
+        assert a.stats["transfers_ok"] == 1
+        await a.close()
+        await b.close()
 
     asyncio.run(scenario())
 
@@ -97,3 +95,37 @@ def test_bad_addresses_are_clear_errors():
     with pytest.raises(ConfigurationError):
         parse_address("host:99999")
     assert parse_address("127.0.0.1:7000") == ("127.0.0.1", 7000)
+
+
+def test_peer_dying_mid_transfer_frees_it_and_a_restarted_peer_is_served():
+    async def scenario() -> None:
+        from quinkgl.transport.transfer import TransferSettings
+
+        quick = dict(
+            ping_after=0.5,
+            peer_timeout=1.5,
+            transfer=TransferSettings(chunk_size=1200, idle_timeout=3.0),
+        )
+        sender, receiver = await open_mesh(2, domain="dies-mid-transfer", **quick)
+        await wait_for(lambda: sender.peers() and receiver.peers())
+        blob = bytes(30_000_000)
+        sender.send(receiver.local_id, blob)
+        assert await wait_for(
+            lambda: any(t.received_count > 100 for t in receiver.engine.incoming.values()), 10
+        )
+        await receiver.close()  # gone without a word, mid-transfer
+        assert await wait_for(lambda: not sender.engine.outgoing and not sender.peers(), 10)
+        assert sender.stats["peers_evicted"] == 1
+        reborn = IPv8Transport(
+            "dies-mid-transfer", IPv8Settings(bootstrap=(sender.address,), **quick)
+        )
+        await reborn.start()
+        got: list[bytes] = []
+        reborn.set_receiver(lambda s, d: got.append(d))
+        assert await wait_for(lambda: reborn.local_id in sender.peers(), 10)
+        sender.send(reborn.local_id, b"x" * 50_000)
+        assert await wait_for(lambda: got == [b"x" * 50_000], 10)
+        await sender.close()
+        await reborn.close()
+
+    asyncio.run(scenario())

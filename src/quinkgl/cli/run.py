@@ -63,6 +63,7 @@ def register(commands: Any) -> None:
     p.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--key-file", help="keep this node's identity in this file")
+    p.add_argument("--peer-timeout", type=float, default=15.0, help="evict peers silent this long")
     p.add_argument(
         "--user-file",
         help="a Python file of yours defining build_model() -> ModelWrapper and "
@@ -129,6 +130,7 @@ def make_node(args: argparse.Namespace, model: ModelWrapper) -> GossipNode:
             compression=args.compression,
             chunk_size=args.chunk_size,
             key_file=args.key_file,
+            peer_timeout=args.peer_timeout,
         ),
     )
 
