@@ -222,6 +222,16 @@ class GossipNode:
         self.transport.set_receiver(self._on_message)
         return aggregator
 
+    async def wait_for_peers(self, count: int, timeout: float) -> int:
+        """Wait until at least ``count`` peers are known or ``timeout`` seconds pass; return how
+        many are known.  Useful to start a swarm's rounds together."""
+        self._require_started()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.transport.peers()) < count and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return len(self.transport.peers())
+
     async def run_continuous(
         self,
         data: Any,

@@ -62,6 +62,9 @@ def register(commands: Any) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--min-peers", type=int, default=0, help="wait (up to 60 s) for this many peers first"
+    )
     p.add_argument("--key-file", help="keep this node's identity in this file")
     p.add_argument("--peer-timeout", type=float, default=15.0, help="evict peers silent this long")
     p.add_argument(
@@ -161,6 +164,8 @@ async def run_node(args: argparse.Namespace) -> dict[str, Any]:
         bar.update(1)
         bar.set_postfix(acc=f"{record.get('accuracy', float('nan')):.3f}", peers=record["peers"])
 
+    if args.min_peers:
+        await node.wait_for_peers(args.min_peers, timeout=60.0)
     started = time.monotonic()
     try:
         await node.run_continuous(

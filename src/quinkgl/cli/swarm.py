@@ -48,6 +48,7 @@ def register(commands: Any) -> None:
 def node_command(args: argparse.Namespace, index: int, bootstrap: list[str]) -> list[str]:
     command = [sys.executable, "-m", "quinkgl.cli.main", "run", "--progress", "jsonl"]
     command += ["--nodes", str(args.nodes), "--index", str(index)]
+    command += ["--min-peers", str(args.nodes - 1)]  # start the rounds together
     for name in FORWARDED:
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for address in bootstrap:

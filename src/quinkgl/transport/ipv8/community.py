@@ -215,7 +215,7 @@ class GossipCommunity(Community):
         peer_id = self._sender_of_unsigned(address)
         if peer_id is not None:
             transfer_id, index = CHUNK_HEAD.unpack_from(data, HEADER)
-            body = data[HEADER + CHUNK_HEAD.size :]
+            body = memoryview(data)[HEADER + CHUNK_HEAD.size :]
             self.on_transfer_message(peer_id, Chunk(transfer_id, index, body))
 
     def _on_ack(self, address: Address, data: bytes) -> None:

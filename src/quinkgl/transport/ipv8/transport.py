@@ -8,7 +8,7 @@ import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,8 @@ class IPv8Transport(Transport):
         self.engine = TransferEngine(self.settings.transfer, self.rng)
         self.stats: Counter[str] = Counter()
         self._receiver: Receiver | None = None
+        self.on_transfer_finished: Callable[[str, bool, str], None] | None = None
+        """Called with (peer id, delivered, reason) when an outgoing transfer ends."""
         self._community: GossipCommunity | None = None
         self._endpoint: UDPEndpoint | None = None
         self._walker: RandomWalk | None = None
@@ -253,10 +255,10 @@ class IPv8Transport(Transport):
             raise TransportError(f"unknown peer {peer_id[:16]!r}")
         if len(data) <= self.settings.small_message_bytes:
             nonce = int(self.rng.integers(0, 2**63))
-            self.community.send_datagram(address, nonce, bytes(data))
+            self.community.send_datagram(address, nonce, data)
             self.stats["datagrams_sent"] += 1
             return
-        self._execute(self.engine.send(peer_id, bytes(data), time.monotonic()))
+        self._execute(self.engine.send(peer_id, data, time.monotonic()))
 
     def _on_datagram(self, peer_id: str, data: bytes) -> None:
         self._deliver(peer_id, data)
@@ -284,14 +286,16 @@ class IPv8Transport(Transport):
                 self.stats[
                     "transfers_ok" if action.ok else f"transfers_failed_{action.reason}"
                 ] += 1
+                if self.on_transfer_finished is not None:
+                    self.on_transfer_finished(str(action.peer), action.ok, action.reason)
         self._schedule_poll()
 
-    def _deliver(self, peer_id: str, data: bytes) -> None:
+    def _deliver(self, peer_id: str, data: bytes | bytearray) -> None:
         self.stats["messages_received"] += 1
         if self._receiver is None:
             return
         try:
-            self._receiver(peer_id, data)
+            self._receiver(peer_id, data)  # type: ignore[arg-type]  # bytes-like, read-only
         except Exception:  # a receiver bug must not kill the network loop
             logger.exception("message handler failed on a message from %s", peer_id[:12])
 
