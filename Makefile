@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README):
-#   make demo   set up .venv and run the demo swarm
+#   make demo   set up .venv and run the demo swarm (8 node processes on loopback)
 #   make test   set up .venv and run the whole test suite (ruff, mypy, pytest)
 SHELL := bash
 .SHELLFLAGS := -eo pipefail -c
@@ -20,17 +20,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import torch, tensorflow, quinkgl" >/dev/null 2>&1
 	touch $@
 
-# Fashion-MNIST comes from Debian; installed when we are root and it is missing.
+# System packages the tests use: Fashion-MNIST (Debian's dataset-fashion-mnist) and iptables
+# (the NAT traversal test builds NATs in network namespaces).  Installed when we are root.
 system-deps:
-	@if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
+	@missing=""; \
+	[ -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
+	command -v iptables >/dev/null || [ -x /usr/sbin/iptables ] || missing="$$missing iptables"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -q dataset-fashion-mnist || \
-	     (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
-	  else echo "note: dataset-fashion-mnist not installed (needs root); its test will skip"; fi; \
+	    (apt-get install -y -q $$missing || (apt-get update -q && apt-get install -y -q $$missing)) >/dev/null; \
+	  else echo "note: not root, so not installing:$$missing (their tests will skip)"; fi; \
 	fi
 
 demo: $(STAMP)
-	$(BIN)/quinkgl simulate --json-out out/demo.json --plot out/demo.png
+	$(BIN)/quinkgl swarm --json-out out/swarm.json --plot out/swarm.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -46,6 +49,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulation_speed.py
+	$(BIN)/python benchmarks/transfer.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -350,6 +350,8 @@ class GossipNode:
             "rounds": len(self.history),
             "aggregator": dict(agg.stats) if agg else {},
             "rejections": dict(agg.rejections) if agg else {},
+            "accepted_from": dict(agg.accepted_from) if agg else {},
+            "peers": list(self.transport.peers()) if self._started else [],
             "transport": self._transport_stats(),
         }
 

@@ -59,6 +59,9 @@ REASONS = (
 )
 
 
+MAX_TRACKED_SENDERS = 4096
+
+
 @dataclass(frozen=True)
 class AggregatorSettings:
     """How a node gossips.
@@ -142,6 +145,7 @@ class ModelAggregator:
         self._last_seen_model: dict[str, tuple[str, int]] = {}
         self.stats: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
+        self.accepted_from: Counter[str] = Counter()  # models accepted per sender (bounded)
         self._logged_reasons: set[str] = set()
 
     # -- the local model ------------------------------------------------------------------------
@@ -278,6 +282,8 @@ class ModelAggregator:
         self.pending.pop(update.sender, None)
         self.pending[update.sender] = update
         self.stats["models_accepted"] += 1
+        if update.sender in self.accepted_from or len(self.accepted_from) < MAX_TRACKED_SENDERS:
+            self.accepted_from[update.sender] += 1
 
     def _decode_update(self, sender: str, body: bytes) -> ModelUpdate:
         try:
