@@ -126,7 +126,7 @@ class GossipNode:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._started = False
-        self._num_samples = 1
+        self._known_peers: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -264,6 +264,7 @@ class GossipNode:
             if duration is not None and loop.time() - started >= duration:
                 break
             round_start = loop.time()
+            self._refresh_peers()
             config = replace(
                 self.training_config,
                 learning_rate=scheduled_learning_rate(
@@ -317,18 +318,23 @@ class GossipNode:
         if self.aggregator is not None:
             self._send(self.aggregator.receive(sender, data, time.time()))
 
+    def _refresh_peers(self) -> None:
+        """Tell the topology which peers the transport gained and lost since last time."""
+        if self.aggregator is None:
+            return
+        current = set(self.transport.peers())
+        now = time.time()
+        for peer in current - self._known_peers:
+            self.aggregator.peer_seen(PeerInfo(peer), now)
+        for peer in self._known_peers - current:
+            self.aggregator.peer_lost(peer)
+        self._known_peers = current
+
     async def _sync_peers(self) -> None:
-        known: set[str] = set()
         while True:
-            current = set(self.transport.peers())
+            self._refresh_peers()
             if self.aggregator is not None:
-                now = time.time()
-                for peer in current - known:
-                    self.aggregator.peer_seen(PeerInfo(peer), now)
-                for peer in known - current:
-                    self.aggregator.peer_lost(peer)
-                self._send(self.aggregator.tick(now))
-                known = current
+                self._send(self.aggregator.tick(time.time()))
             await asyncio.sleep(0.5)
 
     # -- reporting ------------------------------------------------------------------------------

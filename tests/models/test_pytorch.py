@@ -73,6 +73,26 @@ def test_weights_roundtrip_and_fingerprint():
     assert list(model.get_weights()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 
+def test_reinitialize_from_a_seed_makes_models_equal():
+    class Custom(nn.Module):  # a parameter outside any layer with reset_parameters
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = mlp(torch.seed() % 1000)
+            self.scale = nn.Parameter(torch.randn(10))
+
+        def forward(self, x):
+            return self.body(x) * self.scale
+
+    a, b = PyTorchModel(Custom()), PyTorchModel(Custom())
+    a.reinitialize(11)
+    b.reinitialize(11)
+    for x, y in zip(a.get_weights().values(), b.get_weights().values(), strict=True):
+        np.testing.assert_array_equal(x, y)
+    c = PyTorchModel(Custom())
+    c.reinitialize(12)
+    assert not np.array_equal(a.get_weights()["body.0.weight"], c.get_weights()["body.0.weight"])
+
+
 def test_refuses_other_architecture_and_non_finite():
     model = PyTorchModel(mlp())
     wrong = PyTorchModel(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)))

@@ -56,6 +56,15 @@ def test_same_seed_same_training(digits_split):
         np.testing.assert_allclose(x, y, rtol=1e-6)
 
 
+def test_reinitialize_from_a_seed_makes_models_equal():
+    a, b = TensorFlowModel(mlp(0)), TensorFlowModel(mlp(9))
+    a.reinitialize(5)
+    b.reinitialize(5)
+    for x, y in zip(a.get_weights().values(), b.get_weights().values(), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert np.abs(a.get_weights()["0.kernel"]).max() > 0
+
+
 def test_unbuilt_model_is_refused():
     with pytest.raises(ConfigurationError, match="not built"):
         TensorFlowModel(keras.Sequential([keras.layers.Dense(3)]))

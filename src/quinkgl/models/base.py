@@ -116,6 +116,33 @@ def fingerprint(weights: Mapping[str, np.ndarray]) -> str:
     return digest[:32]
 
 
+def seeded_initialization(
+    weights: Mapping[str, np.ndarray], seed: int, channels_last: bool, names: set[str] | None = None
+) -> Weights:
+    """Weights drawn from ``seed`` and the shapes alone (never from the current values).
+
+    Floating tensors of two or more dimensions get Glorot-uniform values (the channel dimensions
+    are the last two with ``channels_last``, else the first two); other floating tensors that are
+    not constant (PyTorch's random biases) become zeros; constant tensors (zero biases,
+    normalisation scales) and integer tensors stay.  Only ``names`` are redrawn, if given.
+    """
+    fresh: Weights = {}
+    for index, (name, arr) in enumerate(weights.items()):
+        if (names is not None and name not in names) or arr.dtype.kind != "f":
+            fresh[name] = arr
+        elif arr.ndim >= 2:
+            channels = arr.shape[-2:] if channels_last else arr.shape[:2]
+            receptive = arr.size // (channels[0] * channels[1]) if arr.size else 1
+            bound = float(np.sqrt(6.0 / (receptive * (channels[0] + channels[1]))))
+            rng = np.random.default_rng([seed, index])
+            fresh[name] = rng.uniform(-bound, bound, size=arr.shape).astype(arr.dtype)
+        elif arr.size and np.all(arr == arr.flat[0]):
+            fresh[name] = arr
+        else:
+            fresh[name] = np.zeros_like(arr)
+    return fresh
+
+
 def check_finite(weights: Mapping[str, np.ndarray]) -> None:
     """Raise :class:`NonFiniteWeightsError` naming the first tensor holding NaN or Inf."""
     for name, arr in weights.items():
@@ -169,23 +196,11 @@ class ModelWrapper(ABC):
         self._load_weights(given)
 
     def reinitialize(self, seed: int) -> None:
-        """Redraw every non-constant floating tensor from ``seed``, keeping its scale.
-
-        Each tensor is drawn uniformly with the standard deviation it has now (the default
-        initialisers of PyTorch and Keras are uniform), and constant tensors (zero biases,
-        normalisation scales) stay as they are.  Nodes that call this with one seed hold the same
-        model, whichever process built it: gossip learning needs one shared starting point.
-        """
-        rng = np.random.default_rng(seed)
-        fresh: Weights = {}
-        for name, arr in self.get_weights().items():
-            std = float(arr.std()) if arr.dtype.kind == "f" and arr.size > 1 else 0.0
-            if std > 0:
-                bound = std * np.sqrt(3.0)
-                fresh[name] = rng.uniform(-bound, bound, size=arr.shape).astype(arr.dtype)
-            else:
-                fresh[name] = arr
-        self.set_weights(fresh)
+        """Redraw the model from ``seed`` alone, so that every node calling this with one seed
+        holds the same model whichever process built it (gossip learning needs one shared
+        starting point).  The default draws :func:`seeded_initialization`; framework wrappers
+        override it to use their layers' own initialisers."""
+        self.set_weights(seeded_initialization(self.get_weights(), seed, channels_last=True))
 
     @property
     def fingerprint(self) -> str:

@@ -18,6 +18,7 @@ from quinkgl.models.base import (
     TrainingResult,
     Weights,
     as_training_arrays,
+    seeded_initialization,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,27 @@ class PyTorchModel(ModelWrapper):
         self.device = torch.device(device)
         self.module = module.to(self.device)
         self.loss_fn = loss_fn if loss_fn is not None else torch.nn.CrossEntropyLoss()
+
+    def reinitialize(self, seed: int) -> None:
+        """Re-run every layer's own initialiser (``reset_parameters``) under ``seed``; tensors
+        of modules without one are drawn by :func:`seeded_initialization`.  torch's global RNG
+        is forked, so the caller's random state is untouched."""
+        torch = self._torch
+        covered: set[str] = set()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for prefix, module in self.module.named_modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+                    for name, _ in module.named_parameters(recurse=False):
+                        covered.add(f"{prefix}.{name}" if prefix else name)
+                    for name, _ in module.named_buffers(recurse=False):
+                        covered.add(f"{prefix}.{name}" if prefix else name)
+        weights = self.get_weights()
+        rest = set(weights) - covered
+        if rest:
+            self.set_weights(seeded_initialization(weights, seed, channels_last=False, names=rest))
 
     def get_weights(self) -> Weights:
         return {

@@ -126,6 +126,11 @@ class IPv8Transport(Transport):
         endpoint = UDPEndpoint(port=s.port, ip=s.host, sockopts=options)
         if not await endpoint.open():
             raise TransportError(f"cannot bind UDP {s.host}:{s.port} (in use or not allowed)")
+        datagram_transport = getattr(endpoint, "_transport", None)
+        if datagram_transport is not None and hasattr(datagram_transport, "max_size"):
+            # asyncio reads each datagram into a fresh 256 KiB buffer by default; no UDP datagram
+            # exceeds 64 KiB, and the smaller buffer stays off the mmap path (2-3x faster reads).
+            datagram_transport.max_size = 65_536
         self._endpoint = endpoint
         community = GossipCommunity(
             CommunitySettings(my_peer=self._peer, endpoint=endpoint, network=Network()), self.domain
