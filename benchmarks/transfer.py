@@ -5,7 +5,9 @@ For 1, 10 and 50 MB, a sender process moves the same bytes to a receiver process
 - QuinkGL's transfer over ipv8 (signed offer, windowed chunks, selective acks, SHA-256 check,
   signed completion), with 60,000-byte and 1,200-byte chunks; timed until the receiver's signed
   completion arrives back;
-- raw UDP datagrams of 60,000 bytes, unpaced and unacknowledged (the ceiling; losses reported);
+- raw UDP datagrams of 60,000 bytes, unpaced and unacknowledged, read by a plain socket loop
+  (the kernel's ceiling) and by an asyncio datagram protocol (the ceiling of any Python protocol
+  that handles each datagram in the event loop, as ipv8 does); losses reported;
 - one TCP connection, timed until the receiver acknowledges the last byte.
 
 Then a small real swarm reports how many models its nodes exchanged per second.
@@ -39,6 +41,16 @@ MB = 1024 * 1024
 # -- receiver process ---------------------------------------------------------------------------
 
 
+class DatagramCounter(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received = 0
+        self.last = 0.0
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.received += len(data)
+        self.last = time.time()
+
+
 async def serve(chunk_size: int) -> None:
     """Receiver: ipv8 transport + raw UDP + TCP; reports its addresses on stdout."""
     transport = IPv8Transport(
@@ -49,6 +61,11 @@ async def serve(chunk_size: int) -> None:
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MB)
     udp.bind(("127.0.0.1", 0))
     udp.setblocking(False)
+    counter = DatagramCounter()
+    loop = asyncio.get_running_loop()
+    audp, _ = await loop.create_datagram_endpoint(lambda: counter, local_addr=("127.0.0.1", 0))
+    audp.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MB)
+    audp.max_size = 65_536  # type: ignore[attr-defined]
     tcp = socket.socket()
     tcp.bind(("127.0.0.1", 0))
     tcp.listen()
@@ -58,12 +75,12 @@ async def serve(chunk_size: int) -> None:
             {
                 "ipv8": list(transport.address),
                 "udp": udp.getsockname()[1],
+                "asyncio_udp": audp.get_extra_info("sockname")[1],
                 "tcp": tcp.getsockname()[1],
             }
         ),
         flush=True,
     )
-    loop = asyncio.get_running_loop()
     while True:
         conn, _ = await loop.sock_accept(tcp)
         command = json.loads((await loop.sock_recv(conn, 4096)).decode())
@@ -84,6 +101,16 @@ async def serve(chunk_size: int) -> None:
                 received += len(data)
                 last = time.time()
             await loop.sock_sendall(conn, json.dumps({"received": received, "last": last}).encode())
+        elif command["mode"] == "asyncio_udp":
+            counter.received = 0
+            await loop.sock_sendall(conn, b"k")
+            while counter.received < command["size"]:
+                before = counter.received
+                await asyncio.sleep(0.5)
+                if counter.received == before:
+                    break
+            report = {"received": counter.received, "last": counter.last}
+            await loop.sock_sendall(conn, json.dumps(report).encode())
         else:
             break
         conn.close()
@@ -120,8 +147,8 @@ def measure_tcp(port: int, blob: bytes) -> float:
     return len(blob) / elapsed / 1e6
 
 
-def measure_udp(udp_port: int, tcp_port: int, blob: bytes) -> dict:
-    conn = control(tcp_port, {"mode": "udp", "size": len(blob)})
+def measure_udp(udp_port: int, tcp_port: int, blob: bytes, mode: str = "udp") -> dict:
+    conn = control(tcp_port, {"mode": mode, "size": len(blob)})
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MB)
     view = memoryview(blob)
@@ -221,8 +248,12 @@ def main() -> None:
                     udp = measure_udp(ports["udp"], ports["tcp"], blob)
                     row["raw_udp_mb_per_s"] = udp["mb_per_s"]
                     row["raw_udp_delivered_fraction"] = udp["delivered_fraction"]
+                    audp = measure_udp(ports["asyncio_udp"], ports["tcp"], blob, "asyncio_udp")
+                    row["asyncio_udp_mb_per_s"] = audp["mb_per_s"]
+                    row["asyncio_udp_delivered_fraction"] = audp["delivered_fraction"]
                     row["tcp_mb_per_s"] = round(measure_tcp(ports["tcp"], blob), 1)
                     row["quinkgl_over_raw_udp"] = round(rate / udp["mb_per_s"], 3)
+                    row["quinkgl_over_asyncio_udp"] = round(rate / audp["mb_per_s"], 3)
                 results.append(row)
         finally:
             with socket.create_connection(("127.0.0.1", ports["tcp"])) as conn:
