@@ -24,3 +24,15 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def write_outputs(result: dict[str, Any], json_out: str | None, plot_out: str | None) -> None:
+    """Write a run's result as JSON and as a PNG plot where asked, saying where."""
+    if json_out:
+        write_json(json_out, result)
+        print(f"  results written to {json_out}")
+    if plot_out:
+        from quinkgl.simulation.report import plot
+
+        plot(result, plot_out)
+        print(f"  plot written to {plot_out}")

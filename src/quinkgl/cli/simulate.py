@@ -8,11 +8,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from quinkgl.cli.common import write_json
+from quinkgl.cli.common import write_outputs
 from quinkgl.data import DatasetLoader
 from quinkgl.models.zoo import MODELS
 from quinkgl.simulation import Simulation, SimulationSettings
-from quinkgl.simulation.report import plot, summary_table
+from quinkgl.simulation.report import summary_table
 from quinkgl.simulation.settings import LR_SCHEDULES, MODES, SPLITS, TOPOLOGIES
 
 DEFAULTS = {f.name: f.default for f in fields(SimulationSettings)}
@@ -83,10 +83,5 @@ def run(args: argparse.Namespace) -> int:
             )
         result = simulation.run().to_json()
     print(summary_table(result))
-    if args.json_out:
-        write_json(args.json_out, result)
-        print(f"  results written to {args.json_out}")
-    if args.plot:
-        plot(result, args.plot)
-        print(f"  plot written to {args.plot}")
+    write_outputs(result, args.json_out, args.plot)
     return 0

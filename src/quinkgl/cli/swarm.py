@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from quinkgl.cli.common import write_json
+from quinkgl.cli.common import write_outputs
 from quinkgl.cli.run import add_learning_options
 from quinkgl.errors import ConfigurationError, QuinkGLError
 from quinkgl.models.base import TrainingConfig, scheduled_learning_rate
 from quinkgl.simulation.experiment import load_experiment_data, train_centralized
-from quinkgl.simulation.report import plot
 
 FORWARDED = (
     "dataset", "model", "split", "alpha", "classes_per_node", "seed", "rounds", "epochs",
@@ -258,10 +257,5 @@ def run(args: argparse.Namespace) -> int:
         raise QuinkGLError(f"only {len(swarm.results)} of {args.nodes} nodes finished")
     result = summarize(args, swarm, wall)
     print(table(result))
-    if args.json_out:
-        write_json(args.json_out, result)
-        print(f"  results written to {args.json_out}")
-    if args.plot:
-        plot(result, args.plot)
-        print(f"  plot written to {args.plot}")
+    write_outputs(result, args.json_out, args.plot)
     return 0

@@ -89,6 +89,18 @@ class FederatedDataSplitter:
             )
         return x, y
 
+    def _check_skew(
+        self, X: Any, y: Any, num_nodes: int, alpha: float, min_samples: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not alpha > 0:
+            raise SplitError(f"alpha must be > 0, got {alpha}")
+        x, labels = self._check(X, y, num_nodes)
+        if num_nodes * min_samples > len(labels):
+            raise SplitError(
+                f"{num_nodes} nodes x {min_samples} min_samples exceeds {len(labels)} samples"
+            )
+        return x, labels
+
     def create_iid_split(self, X: Any, y: Any, num_nodes: int) -> FederatedSplit:
         """Shuffle and deal samples out evenly (sizes differ by at most one)."""
         x, labels = self._check(X, y, num_nodes)
@@ -103,13 +115,7 @@ class FederatedDataSplitter:
         Small ``alpha`` (0.1) gives nodes few classes; large (100) approaches IID.  Nodes left
         with fewer than ``min_samples`` samples take samples from the largest nodes.
         """
-        if not alpha > 0:
-            raise SplitError(f"alpha must be > 0, got {alpha}")
-        x, labels = self._check(X, y, num_nodes)
-        if num_nodes * min_samples > len(labels):
-            raise SplitError(
-                f"{num_nodes} nodes x {min_samples} min_samples exceeds {len(labels)} samples"
-            )
+        x, labels = self._check_skew(X, y, num_nodes, alpha, min_samples)
         rng = self._rng("dirichlet")
         buckets: list[list[np.ndarray]] = [[] for _ in range(num_nodes)]
         for cls in np.unique(labels):
@@ -148,13 +154,7 @@ class FederatedDataSplitter:
         self, X: Any, y: Any, num_nodes: int, alpha: float = 1.0, min_samples: int = 2
     ) -> FederatedSplit:
         """Quantity skew: IID labels, node sizes in proportions drawn from Dir(alpha)."""
-        if not alpha > 0:
-            raise SplitError(f"alpha must be > 0, got {alpha}")
-        x, labels = self._check(X, y, num_nodes)
-        if num_nodes * min_samples > len(labels):
-            raise SplitError(
-                f"{num_nodes} nodes x {min_samples} min_samples exceeds {len(labels)} samples"
-            )
+        x, labels = self._check_skew(X, y, num_nodes, alpha, min_samples)
         rng = self._rng("quantity")
         order = rng.permutation(len(labels))
         shares = rng.dirichlet(np.full(num_nodes, alpha))
