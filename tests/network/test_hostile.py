@@ -179,3 +179,24 @@ def test_wrong_architecture_and_nan_models_are_refused_by_a_real_node(caplog):
         await node.stop()
 
     run(scenario())
+
+
+def test_a_flood_of_signed_packets_is_rate_limited():
+    async def scenario() -> None:
+        victim, attacker = await open_mesh(2, domain="hostile-flood-signed")
+        await wait_for(lambda: victim.peers() and attacker.peers())
+        got: list[bytes] = []
+        victim.set_receiver(lambda s, d: got.append(d))
+        for i in range(3000):
+            attacker.community.send_datagram(victim.address, 10_000 + i, b"spam")
+        await asyncio.sleep(0.5)
+        stats = victim.community.stats
+        assert stats["refused_rate_limited"] > 2000
+        assert len(got) < 600
+        await asyncio.sleep(0.2)  # tokens refill: the peer is throttled, not banned
+        attacker.send(victim.local_id, b"honest again")
+        assert await wait_for(lambda: b"honest again" in got)
+        await victim.close()
+        await attacker.close()
+
+    run(scenario())

@@ -107,3 +107,43 @@ def test_run_command_with_a_user_file(tmp_path: Path):
     command = [sys.executable, "-m", "quinkgl.cli.main", "run", "--user-file", str(missing)]
     bad = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "must define build_model()" in bad.stderr
+
+
+def test_tensorflow_nodes_gossip_over_the_network():
+    pytest.importorskip("tensorflow", reason="TensorFlow is an optional extra")
+    import keras
+
+    from quinkgl import TensorFlowModel
+
+    def model(seed: int) -> TensorFlowModel:
+        init = keras.initializers.GlorotUniform(seed=seed)
+        net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_initializer=init)])
+        return TensorFlowModel(net)
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    data = (x, (x[:, 0] > 0).astype(np.int64))
+
+    async def scenario() -> None:
+        settings = NodeSettings(gossip_interval=0.05)
+        config = TrainingConfig(learning_rate=0.1)
+        a = GossipNode("tf-a", "tf-domain", model(0), training_config=config, settings=settings)
+        await a.start()
+        b = GossipNode(
+            "tf-b",
+            "tf-domain",
+            model(1),
+            training_config=config,
+            bootstrap=[a.address],
+            settings=settings,
+        )
+        await b.start()
+        assert await b.wait_for_peers(1, timeout=10) == 1
+        await asyncio.gather(a.run_continuous(data, rounds=4), b.run_continuous(data, rounds=4))
+        assert a.summary()["aggregator"]["merged_updates"] > 0
+        assert b.summary()["aggregator"]["merged_updates"] > 0
+        assert a.summary()["rejections"] == {} and b.summary()["rejections"] == {}
+        await a.stop()
+        await b.stop()
+
+    asyncio.run(scenario())

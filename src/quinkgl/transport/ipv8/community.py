@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,9 @@ HEADER = 23  # ipv8 prefix (22) + message id (1)
 CHUNK_HEAD = struct.Struct(">QI")
 MAX_NONCES_PER_PEER = 4096
 MAX_KNOWN_KEYS = 65_536
+SIGNED_BURST = 200  # signed packets one address may send at once ...
+SIGNED_RATE = 200.0  # ... and per second after that (each costs a signature check)
+MAX_BUCKETS = 65_536
 
 Address = tuple[str, int]
 
@@ -95,6 +99,7 @@ class GossipCommunity(Community):
         self._key_ids: OrderedDict[bytes, str] = OrderedDict()
         self._nonces: dict[str, tuple[set[int], deque[int]]] = {}
         self._logged: set[str] = set()
+        self._buckets: OrderedDict[Address, tuple[float, float]] = OrderedDict()
         self.decode_map[DatagramPayload.msg_id] = self._on_datagram
         self.decode_map[OfferPayload.msg_id] = self._on_offer
         self.decode_map[DonePayload.msg_id] = self._on_done
@@ -147,7 +152,23 @@ class GossipCommunity(Community):
     def address_of(self, peer_id: str) -> Address | None:
         return self.frozen.get(peer_id)
 
+    def _allow(self, address: Address) -> bool:
+        """Token bucket per source address for signed packets: a flood costs us one dict
+        lookup per packet instead of a signature check."""
+        key = (str(address[0]), int(address[1]))
+        now = time.monotonic()
+        tokens, last = self._buckets.pop(key, (float(SIGNED_BURST), now))
+        tokens = min(float(SIGNED_BURST), tokens + (now - last) * SIGNED_RATE)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._buckets) > MAX_BUCKETS:
+            self._buckets.popitem(last=False)
+        return allowed
+
     def _verify(self, address: Address, data: bytes, payload_class: Any) -> tuple[str, Any] | None:
+        if not self._allow(address):
+            self.refuse("rate_limited", address)
+            return None
         try:
             auth, _ = self.serializer.unpack_serializable(
                 BinMemberAuthenticationPayload, data, offset=HEADER
