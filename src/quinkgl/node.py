@@ -313,6 +313,9 @@ class GossipNode:
                 logger.debug("could not send to %s: %s", out.peer_id[:12], exc)
                 if self.aggregator is not None:
                     self.aggregator.peer_lost(out.peer_id)
+                introduce = getattr(self.transport, "introduce", None)
+                if out.address is not None and introduce is not None:
+                    introduce(out.address)  # a peer known from gossip (Cyclon): go and meet it
 
     def _on_message(self, sender: str, data: bytes) -> None:
         if self.aggregator is not None:
@@ -324,8 +327,9 @@ class GossipNode:
             return
         current = set(self.transport.peers())
         now = time.time()
+        address_of = getattr(self.transport, "peer_address", lambda peer: None)
         for peer in current - self._known_peers:
-            self.aggregator.peer_seen(PeerInfo(peer), now)
+            self.aggregator.peer_seen(PeerInfo(peer, address_of(peer)), now)
         for peer in self._known_peers - current:
             self.aggregator.peer_lost(peer)
         self._known_peers = current

@@ -129,3 +129,20 @@ def test_peer_dying_mid_transfer_frees_it_and_a_restarted_peer_is_served():
         await reborn.close()
 
     asyncio.run(scenario())
+
+
+def test_introduce_meets_a_peer_learnt_of_through_gossip():
+    async def scenario() -> None:
+        a = IPv8Transport("introductions", IPv8Settings())
+        b = IPv8Transport("introductions", IPv8Settings())
+        await a.start()
+        await b.start()
+        await asyncio.sleep(0.3)
+        assert a.peers() == [] and b.peers() == []  # no bootstrap: strangers
+        a.introduce(b.address)
+        assert await wait_for(lambda: b.local_id in a.peers() and a.local_id in b.peers())
+        assert a.peer_address(b.local_id) == b.address
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())

@@ -147,3 +147,38 @@ def test_tensorflow_nodes_gossip_over_the_network():
         await b.stop()
 
     asyncio.run(scenario())
+
+
+def test_cyclon_nodes_learn_over_the_network():
+    from quinkgl import CyclonTopology
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    data = (x, (x[:, 1] > 0).astype(np.int64))
+
+    async def scenario() -> None:
+        settings = NodeSettings(gossip_interval=0.1)
+        first = GossipNode(
+            "c0", "cyclon-net", tiny_model(0), CyclonTopology(3, 2), settings=settings
+        )
+        await first.start()
+        nodes = [first]
+        for i in range(1, 4):
+            node = GossipNode(
+                f"c{i}", "cyclon-net", tiny_model(i), CyclonTopology(3, 2),
+                bootstrap=[first.address], settings=settings,
+            )  # fmt: skip
+            await node.start()
+            nodes.append(node)
+        for node in nodes:
+            await node.wait_for_peers(3, timeout=10)
+        await asyncio.gather(*(n.run_continuous(data, rounds=12) for n in nodes))
+        for node in nodes:
+            summary = node.summary()
+            assert summary["aggregator"]["merged_updates"] > 0
+            assert summary["aggregator"].get("topology_sent", 0) > 0  # shuffles went over ipv8
+            assert summary["rejections"] == {}
+        for node in nodes:
+            await node.stop()
+
+    asyncio.run(scenario())

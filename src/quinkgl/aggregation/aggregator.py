@@ -135,7 +135,9 @@ class ModelAggregator:
         self.settings = settings or AggregatorSettings()
         self.rng = rng if rng is not None else np.random.default_rng()
         self.incarnation = f"{int(self.rng.integers(0, 2**62)):x}"
-        self.topology.bind(PeerInfo(node_id, data_size=num_samples))
+        bound = self.topology.self_peer
+        if bound is None or bound.peer_id != node_id:
+            self.topology.bind(PeerInfo(node_id, data_size=num_samples))
         self._weights: Weights = weights
         self._spec = architecture_spec(weights)
         self.age = 0

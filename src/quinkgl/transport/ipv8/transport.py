@@ -244,6 +244,17 @@ class IPv8Transport(Transport):
         self._execute(self.engine.drop_peer(peer_id))
         logger.info("evicted silent peer %s", peer_id[:12])
 
+    def peer_address(self, peer_id: str) -> Address | None:
+        """Where ``peer_id`` is reached, if known."""
+        return self._community.address_of(peer_id) if self._community is not None else None
+
+    def introduce(self, address: Address) -> None:
+        """Walk to ``address`` (a peer learnt of through gossip, e.g. a Cyclon entry) so that
+        ipv8 verifies it and it becomes reachable.  Harmless if nobody answers there."""
+        if not self._closed and self._community is not None and address != self.address:
+            self.community.walk_to((str(address[0]), int(address[1])))
+            self.stats["introductions_attempted"] += 1
+
     def peers(self) -> list[str]:
         return sorted(self._known) if self._community is not None else []
 
