@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: a CPU build; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0" 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -m pip install -q -e ".[torch,tensorflow,plot,network,dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -e ".[torch,tensorflow,plot,dev]" 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -c "import torch, tensorflow, quinkgl" >/dev/null 2>&1
 	touch $@
 
