@@ -228,8 +228,13 @@ class TransferEngine:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def send(self, peer: Peer, data: bytes, now: float) -> list[Action]:
-        """Start sending ``data`` to ``peer``; too large or too many at once is refused."""
+    def send(
+        self, peer: Peer, data: bytes, now: float, digest: bytes | None = None
+    ) -> list[Action]:
+        """Start sending ``data`` to ``peer``; too large or too many at once is refused.
+
+        ``digest`` is the SHA-256 of ``data`` if the caller computed it already (for example
+        in a worker thread, so that hashing a large model does not stall the event loop)."""
         s = self.settings
         if len(data) == 0 or len(data) > s.max_message_bytes:
             self.stats["send_refused_size"] += 1
@@ -244,7 +249,7 @@ class TransferEngine:
             peer=peer,
             transfer_id=transfer_id,
             data=payload,
-            digest=hashlib.sha256(payload).digest(),
+            digest=digest if digest is not None else hashlib.sha256(payload).digest(),
             chunk_size=s.chunk_size,
             count=count,
             offered_at=now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import socket
 import time
@@ -27,6 +28,8 @@ from quinkgl.transport.ipv8.community import Address, GossipCommunity, peer_id_o
 from quinkgl.transport.transfer import Deliver, Finished, Send, TransferEngine, TransferSettings
 
 logger = logging.getLogger(__name__)
+
+HASH_IN_THREAD_BYTES = 1024 * 1024  # larger messages are hashed off the event loop
 
 
 def parse_address(text: str) -> Address:
@@ -110,6 +113,7 @@ class IPv8Transport(Transport):
         self._walker: RandomWalk | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_handle: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         self._known: set[str] = set()
         self._closed = False
         self._peer: Peer | None = None
@@ -168,9 +172,9 @@ class IPv8Transport(Transport):
         self._closed = True
         if self._poll_handle is not None:
             self._poll_handle.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._sending]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._sending]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._community is not None:
@@ -274,7 +278,18 @@ class IPv8Transport(Transport):
             self.community.send_datagram(address, nonce, data)
             self.stats["datagrams_sent"] += 1
             return
-        self._execute(self.engine.send(peer_id, data, time.monotonic()))
+        if len(data) < HASH_IN_THREAD_BYTES:
+            self._execute(self.engine.send(peer_id, data, time.monotonic()))
+            return
+        task = asyncio.get_running_loop().create_task(self._send_large(peer_id, bytes(data)))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_large(self, peer_id: str, data: bytes) -> None:
+        """Hash a large message in a worker thread (hashlib releases the GIL), then send it."""
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).digest())
+        if not self._closed:
+            self._execute(self.engine.send(peer_id, data, time.monotonic(), digest))
 
     def _on_datagram(self, peer_id: str, data: bytes) -> None:
         self._deliver(peer_id, data)
