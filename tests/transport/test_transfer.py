@@ -67,14 +67,7 @@ class Channel:
                 self.finished.append(action)
 
     def dispatch(self, dst: str, src: str, message) -> None:
-        engine = self.engines[dst]
-        handler = {
-            "Offer": engine.on_offer,
-            "Chunk": engine.on_chunk,
-            "Ack": engine.on_ack,
-            "Done": engine.on_done,
-        }[type(message).__name__]
-        self.handle(dst, handler(src, message, self.now))
+        self.handle(dst, self.engines[dst].handle(src, message, self.now))
 
     def run(self, until: float = 60.0, tick: float = 0.002) -> None:
         next_poll = 0.0

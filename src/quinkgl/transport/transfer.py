@@ -226,6 +226,16 @@ class TransferEngine:
     def active(self) -> bool:
         return bool(self.outgoing or self.incoming)
 
+    def handle(self, peer: Peer, message: Message, now: float) -> list[Action]:
+        """Dispatch a message from ``peer`` to the handler of its kind."""
+        if isinstance(message, Chunk):
+            return self.on_chunk(peer, message, now)
+        if isinstance(message, Ack):
+            return self.on_ack(peer, message, now)
+        if isinstance(message, Offer):
+            return self.on_offer(peer, message, now)
+        return self.on_done(peer, message, now)
+
     # -- sending --------------------------------------------------------------------------------
 
     def send(

@@ -25,7 +25,14 @@ from ipv8.peerdiscovery.network import Network
 from quinkgl.errors import ConfigurationError, TransportError
 from quinkgl.transport.base import Receiver, Transport
 from quinkgl.transport.ipv8.community import Address, GossipCommunity, peer_id_of
-from quinkgl.transport.transfer import Deliver, Finished, Send, TransferEngine, TransferSettings
+from quinkgl.transport.transfer import (
+    Deliver,
+    Finished,
+    Message,
+    Send,
+    TransferEngine,
+    TransferSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -294,16 +301,8 @@ class IPv8Transport(Transport):
     def _on_datagram(self, peer_id: str, data: bytes) -> None:
         self._deliver(peer_id, data)
 
-    def _on_transfer_message(self, peer_id: str, message: object) -> None:
-        engine = self.engine
-        now = time.monotonic()
-        handler = {
-            "Offer": engine.on_offer,
-            "Chunk": engine.on_chunk,
-            "Ack": engine.on_ack,
-            "Done": engine.on_done,
-        }[type(message).__name__]
-        self._execute(handler(peer_id, message, now))  # type: ignore[operator]
+    def _on_transfer_message(self, peer_id: str, message: Message) -> None:
+        self._execute(self.engine.handle(peer_id, message, time.monotonic()))
 
     def _execute(self, actions: Sequence[object]) -> None:
         for action in actions:
