@@ -47,6 +47,13 @@ def add_learning_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compression", default="none", choices=("none", "zstd"))
 
 
+def learning_option_names() -> list[str]:
+    """The destinations of :func:`add_learning_options`, which a swarm passes on to its nodes."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_learning_options(probe)
+    return [action.dest for action in probe._actions]
+
+
 def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "run",

@@ -15,16 +15,12 @@ import numpy as np
 from tqdm import tqdm
 
 from quinkgl.cli.common import write_outputs
-from quinkgl.cli.run import add_learning_options
+from quinkgl.cli.run import add_learning_options, learning_option_names
 from quinkgl.errors import ConfigurationError, QuinkGLError
 from quinkgl.models.base import TrainingConfig, scheduled_learning_rate
 from quinkgl.simulation.experiment import load_experiment_data, train_centralized
 
-FORWARDED = (
-    "dataset", "model", "split", "alpha", "classes_per_node", "seed", "rounds", "epochs",
-    "batch_size", "lr", "lr_schedule", "fanout", "topology", "interval", "domain", "chunk_size",
-    "compression",
-)  # fmt: skip
+FORWARDED = tuple(learning_option_names())
 
 
 def register(commands: Any) -> None:

@@ -47,7 +47,6 @@ class SimNode:
     data: tuple[np.ndarray, np.ndarray]
     phase: float
     online: bool = True
-    trained_rounds: int = 0
 
 
 @dataclass
@@ -254,7 +253,6 @@ class Simulation:
         self.trainer.train(node.data, config, round_seed=mix_seed(node.index, round_index))
         for out in agg.finish_round(self.trainer.get_weights(), now):
             node.transport.send(out.peer_id, out.data)
-        node.trained_rounds += 1
         self.node_updates += 1
 
     def learning_rate(self, round_index: int) -> float:

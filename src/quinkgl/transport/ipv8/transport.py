@@ -151,7 +151,7 @@ class IPv8Transport(Transport):
             # listen on, and peers on one machine never meet.
             community.my_estimated_lan = self.address
             community.my_estimated_wan = self.address
-        community.on_datagram = self._on_datagram
+        community.on_datagram = self._deliver
         community.on_transfer_message = self._on_transfer_message
         self._community = community
         self._walker = RandomWalk(community, timeout=3.0, window_size=5, reset_chance=0)
@@ -216,7 +216,7 @@ class IPv8Transport(Transport):
         s = self.settings
         last_seed_walk = -1e9
         while True:
-            peers = self._live_ipv8_peers()
+            peers = self.community.get_peers()
             now = time.monotonic()
             if len(peers) < s.target_peers:
                 if s.bootstrap and (not peers or now - last_seed_walk > 5.0):
@@ -229,14 +229,11 @@ class IPv8Transport(Transport):
             self._check_liveness()
             await asyncio.sleep(s.fast_tick if len(peers) < s.target_peers else s.slow_tick)
 
-    def _live_ipv8_peers(self) -> list[Peer]:
-        return list(self.community.get_peers())
-
     def _check_liveness(self) -> None:
         s = self.settings
         now = time.time()
         current: set[str] = set()
-        for peer in self._live_ipv8_peers():
+        for peer in self.community.get_peers():
             peer_id = peer_id_of(peer.public_key.key_to_bin())
             silent = now - peer.last_response if peer.last_response else 0.0
             if silent > s.peer_timeout:
@@ -297,9 +294,6 @@ class IPv8Transport(Transport):
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).digest())
         if not self._closed:
             self._execute(self.engine.send(peer_id, data, time.monotonic(), digest))
-
-    def _on_datagram(self, peer_id: str, data: bytes) -> None:
-        self._deliver(peer_id, data)
 
     def _on_transfer_message(self, peer_id: str, message: Message) -> None:
         self._execute(self.engine.handle(peer_id, message, time.monotonic()))
